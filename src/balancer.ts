@@ -1,0 +1,502 @@
+// The request path, framework-free: choose an upstream (sticky pin, else the strategy), forward
+// with retries on connect failures, account exactly once per attempt, answer 502/503/504 itself
+// when it must. Health checking, passive ejection and discovery run beside this path and only
+// change what pool.candidates() returns.
+
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { systemClock, systemRandom, type Clock, type Random } from './clock';
+import {
+  LoadBalancerError,
+  NoUpstreamError,
+  UpstreamTimeoutError,
+  UpstreamUnreachableError,
+} from './errors';
+import { BalancerEmitter, type BalancerEventName, type BalancerListener } from './events';
+import {
+  normalizeOptions,
+  normalizeUpstream,
+  type Config,
+  type Options,
+  type UpstreamInput,
+} from './options';
+import { Pool } from './pool';
+import { bodySourceOf } from './proxy/body';
+import { STATUS_TEXT, type FailureKind } from './proxy/error-status';
+import {
+  Forwarder,
+  type AttemptListener,
+  type BodySource,
+  type ForwardHandle,
+} from './proxy/forward';
+import { appendSetCookie, forwardRequestHeaders } from './proxy/headers';
+import { Sticky, type StickyPin } from './session/sticky';
+import { createStrategy } from './strategies/registry';
+import type { PickContext, RequestOutcome, Strategy } from './strategies/strategy';
+import type { Upstream, UpstreamView } from './upstream';
+import { HealthChecker } from './health/health-checker';
+import { OutlierDetector } from './health/outlier-detector';
+import { StatsRecorder, type LoadBalancerStats } from './metrics/stats';
+
+export type { LoadBalancerStats };
+
+/** Seams for tests and benchmarks: time and randomness. Not part of the options object. */
+export interface BalancerInternals {
+  readonly clock?: Clock;
+  readonly random?: Random;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
+export class Balancer {
+  readonly config: Config;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly emitter = new BalancerEmitter();
+  private readonly pool: Pool;
+  private readonly strategy: Strategy;
+  private readonly sticky: Sticky | undefined;
+  private readonly forwarder: Forwarder;
+  private readonly health: HealthChecker;
+  private readonly outliers: OutlierDetector | undefined;
+  private readonly recorder = new StatsRecorder();
+  private readonly draining = new Set<Upstream>();
+  private attachedServers = new WeakSet<Server>();
+  private closing: Promise<void> | undefined;
+  private backgroundStopped = false;
+
+  constructor(options: Options, internals: BalancerInternals = {}) {
+    this.config = normalizeOptions(options);
+    this.clock = internals.clock ?? systemClock;
+    this.random = internals.random ?? systemRandom;
+    this.strategy = createStrategy(this.config.algorithm, this.random);
+    this.sticky = this.config.sticky
+      ? new Sticky(this.config.sticky, {
+          onStoreError: (error) => this.emitter.emit('storeError', { error }),
+        })
+      : undefined;
+    this.pool = new Pool((members) => {
+      this.strategy.onMembersChanged?.(members);
+      this.sticky?.onMembersChanged(members.map((m) => m.id));
+    });
+    this.forwarder = new Forwarder({
+      timeout: this.config.timeout,
+      connectTimeout: this.config.connectTimeout,
+      maxSockets: this.config.maxSockets,
+      now: () => this.clock.now(),
+    });
+    this.health = new HealthChecker({
+      random: this.random,
+      onTransition: (upstream, from, to, reason) => {
+        this.pool.invalidate();
+        this.emitter.emit('health', { upstream: upstream.id, from, to, reason });
+      },
+    });
+    this.outliers = this.config.passiveHealth
+      ? new OutlierDetector(
+          this.config.passiveHealth,
+          this.clock,
+          () => this.pool.members(),
+          (upstream, ms, reason) => {
+            this.pool.invalidate();
+            this.emitter.emit('eject', { upstream: upstream.id, ms, reason });
+          },
+        )
+      : undefined;
+    for (const upstream of this.config.upstreams) this.addConfigured(upstream);
+    if (this.config.signal) {
+      const signal = this.config.signal;
+      if (signal.aborted) void this.close();
+      else signal.addEventListener('abort', () => void this.close(), { once: true });
+    }
+  }
+
+  // ---------------------------------------------------------------- the request path
+
+  /** Serve one request: `http.createServer((req, res) => balancer.handle(req, res))`. */
+  handle(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): void {
+    this.recorder.requestStarted();
+    this.attachFrom(req);
+    // 1. sticky: the upstream a valid cookie pins, if any (a store may answer asynchronously)
+    if (this.sticky) {
+      const pin = this.sticky.resolve(req);
+      if (isPromise(pin)) {
+        pin.then(
+          (resolved) => this.route(req, res, resolved, parsedBody),
+          () => this.route(req, res, undefined, parsedBody),
+        );
+        return;
+      }
+      this.route(req, res, pin, parsedBody);
+      return;
+    }
+    this.route(req, res, undefined, parsedBody);
+  }
+
+  private route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pin: StickyPin | undefined,
+    parsedBody: unknown,
+  ): void {
+    if (res.destroyed || res.writableEnded) return; // the client left while a store answered
+    // 2. choose: the pinned upstream while it is routable, else the strategy's pick
+    const now = this.clock.now();
+    let upstream: Upstream | undefined;
+    const pinnedId = pin?.upstreamId;
+    if (pinnedId !== undefined) {
+      const pinned = this.pool.get(pinnedId);
+      if (pinned?.isRoutable(now)) upstream = pinned;
+    }
+    upstream ??= this.pick(this.pool.candidates(now), req);
+    if (!upstream) {
+      this.answer(req, res, new NoUpstreamError());
+      return;
+    }
+    const body = bodySourceOf(req, parsedBody);
+    if (!body) {
+      this.answer(
+        req,
+        res,
+        new UpstreamUnreachableError(
+          'the request body was consumed by a parser the balancer cannot re-serialise',
+        ),
+      );
+      return;
+    }
+    // 3–8 happen in the exchange: forward, retry, account, commit the sticky cookie
+    new Exchange(this, req, res, pin, body).start(upstream);
+  }
+
+  /** @internal the strategy's pick, mapped back to a pool member. */
+  pick(candidates: readonly Upstream[], req: IncomingMessage): Upstream | undefined {
+    if (candidates.length === 0) return undefined;
+    const ctx: PickContext = {
+      key: this.config.hashKey?.(req),
+      clock: this.clock,
+      random: this.random,
+    };
+    let picked: UpstreamView | undefined;
+    try {
+      picked = this.strategy.pick(candidates, ctx);
+    } catch {
+      picked = undefined; // a user strategy's bug answers 503, never 500
+    }
+    if (!picked) return undefined;
+    const upstream = this.pool.get(picked.id);
+    return upstream && candidates.includes(upstream) ? upstream : undefined;
+  }
+
+  /** @internal */
+  retryTarget(req: IncomingMessage, tried: readonly Upstream[]): Upstream | undefined {
+    const candidates = this.pool.candidates(this.clock.now()).filter((u) => !tried.includes(u));
+    return this.pick(candidates, req);
+  }
+
+  /** @internal */
+  isRoutableNow(upstream: Upstream): boolean {
+    return this.pool.get(upstream.id) === upstream && upstream.isRoutable(this.clock.now());
+  }
+
+  /** @internal in-flight +1 and the strategy's hook. */
+  begin(upstream: Upstream): void {
+    upstream.begin();
+    this.strategy.onRequestStart?.(upstream);
+  }
+
+  /** @internal exactly once per begin(): in-flight −1, counters, strategy and outlier feedback. */
+  end(upstream: Upstream, outcome: RequestOutcome, latencyMs: number | undefined): void {
+    const failed = outcome.kind !== 'response' && outcome.kind !== 'aborted';
+    upstream.end(failed, latencyMs);
+    this.strategy.onRequestEnd?.(upstream, outcome);
+    if (this.outliers?.recordOutcome(upstream, outcome)) this.pool.invalidate();
+    if (upstream.draining && upstream.inFlight === 0) this.finishDraining(upstream);
+  }
+
+  /** @internal */
+  emit = this.emitter.emit.bind(this.emitter);
+
+  /** @internal */
+  get recorderForExchange(): StatsRecorder {
+    return this.recorder;
+  }
+
+  /** @internal */
+  get stickyForExchange(): Sticky | undefined {
+    return this.sticky;
+  }
+
+  /** @internal */
+  get forwarderForExchange(): Forwarder {
+    return this.forwarder;
+  }
+
+  /** @internal the balancer's own answer: 502/503/504, or the user's onError. */
+  answer(req: IncomingMessage, res: ServerResponse, error: LoadBalancerError): void {
+    this.recorder.requestFailed();
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    if (this.config.onError) {
+      try {
+        this.config.onError(error, req, res);
+        return;
+      } catch {
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+      }
+    }
+    const text = `${error.status} ${STATUS_TEXT[error.status] ?? 'Error'}\n`;
+    res.statusCode = error.status;
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.setHeader('content-length', Buffer.byteLength(text));
+    res.setHeader('cache-control', 'no-store');
+    if (error.status === 503) res.setHeader('retry-after', '1');
+    res.end(req.method === 'HEAD' ? undefined : text);
+  }
+
+  // ---------------------------------------------------------------- upgrades
+
+  upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.upgradeImpl(req, socket, head);
+  };
+
+  private upgradeImpl(req: IncomingMessage, socket: Duplex, _head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    void req;
+  }
+
+  // ---------------------------------------------------------------- pool and lifecycle
+
+  addUpstream(input: UpstreamInput): UpstreamView {
+    const config = normalizeUpstream(input, 'upstream', this.config.healthCheck);
+    if (this.pool.has(config.id)) {
+      throw new LoadBalancerError(
+        'ERR_LB_DUPLICATE_UPSTREAM',
+        500,
+        `upstream ${JSON.stringify(config.id)} is already in the pool`,
+      );
+    }
+    return this.addConfigured(config);
+  }
+
+  private addConfigured(config: Config['upstreams'][number]): Upstream {
+    const upstream = this.pool.add(config);
+    if (config.healthCheck && !this.backgroundStopped)
+      this.health.add(upstream, config.healthCheck);
+    return upstream;
+  }
+
+  /** Takes an upstream out: no new requests, in-flight ones finish, its probes stop. */
+  removeUpstream(id: string): boolean {
+    const upstream = this.pool.remove(id);
+    if (!upstream) return false;
+    this.health.remove(id);
+    this.outliers?.forget(id);
+    if (upstream.inFlight === 0) this.finishDraining(upstream);
+    else this.draining.add(upstream);
+    return true;
+  }
+
+  private finishDraining(upstream: Upstream): void {
+    this.draining.delete(upstream);
+    if (!this.pool.has(upstream.id)) this.forwarder.release(upstream.id);
+  }
+
+  checkHealth(): Promise<void> {
+    return this.health.checkNow();
+  }
+
+  stats(): LoadBalancerStats {
+    return this.recorder.snapshot(this.pool.members(), this.clock.now());
+  }
+
+  /** Tie background work to a server: it stops when the server emits 'close'. */
+  attach(server: Server): void {
+    if (this.attachedServers.has(server)) return;
+    this.attachedServers.add(server);
+    server.once('close', () => void this.stopBackground());
+  }
+
+  private attachFrom(req: IncomingMessage): void {
+    const server = (req.socket as { server?: unknown } | undefined)?.server;
+    if (
+      server &&
+      typeof (server as Server).once === 'function' &&
+      !this.attachedServers.has(server as Server)
+    ) {
+      this.attach(server as Server);
+    }
+  }
+
+  private async stopBackground(): Promise<void> {
+    this.backgroundStopped = true;
+    await this.health.close();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.stopBackground();
+      this.sticky?.close();
+      this.forwarder.close();
+    })();
+    return this.closing;
+  }
+
+  on<E extends BalancerEventName>(event: E, listener: BalancerListener<E>): this {
+    this.emitter.on(event, listener);
+    return this;
+  }
+
+  once<E extends BalancerEventName>(event: E, listener: BalancerListener<E>): this {
+    this.emitter.once(event, listener);
+    return this;
+  }
+
+  off<E extends BalancerEventName>(event: E, listener: BalancerListener<E>): this {
+    this.emitter.off(event, listener);
+    return this;
+  }
+}
+
+/** One client request through the balancer: its attempts, retries and its single answer. */
+class Exchange implements AttemptListener {
+  private readonly tried: Upstream[] = [];
+  private upstream!: Upstream;
+  private handle: ForwardHandle | undefined;
+  private retriesLeft: number;
+  private reusedSocketRetried = false;
+  private latencyMs: number | undefined;
+  private status = 0;
+
+  constructor(
+    private readonly balancer: Balancer,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly pin: StickyPin | undefined,
+    private readonly body: BodySource,
+  ) {
+    this.retriesLeft = balancer.config.retries;
+    res.once('close', () => {
+      if (!res.writableFinished) this.handle?.abort();
+    });
+  }
+
+  start(upstream: Upstream): void {
+    this.upstream = upstream;
+    this.tried.push(upstream);
+    this.latencyMs = undefined;
+    // 3. in-flight +1
+    this.balancer.begin(upstream);
+    // 4. forward
+    const config = this.balancer.config;
+    const sticky = this.balancer.stickyForExchange;
+    const path = this.upstreamPath(upstream);
+    const headers = forwardRequestHeaders(this.req, {
+      cookie: sticky ? sticky.stripCookie(this.req.headers.cookie) : this.req.headers.cookie,
+      host: config.changeOrigin ? upstream.target.host : undefined,
+      contentLength: this.body.kind === 'buffer' ? this.body.bytes.length : undefined,
+      upgrade: false,
+    });
+    this.handle = this.balancer.forwarderForExchange.forward({
+      req: this.req,
+      res: this.res,
+      upstream,
+      headers,
+      path,
+      body: this.body,
+      listener: this,
+    });
+  }
+
+  private upstreamPath(upstream: Upstream): string {
+    let path = this.req.url ?? '/';
+    const rewrite = this.balancer.config.pathRewrite;
+    if (rewrite) {
+      const rewritten = rewrite(path, this.req);
+      path = typeof rewritten === 'string' ? rewritten : path;
+    }
+    if (!path.startsWith('/')) path = `/${path}`;
+    const base = upstream.target.pathname;
+    return base === '/' ? path : base.replace(/\/$/, '') + path;
+  }
+
+  onResponse(proxyRes: IncomingMessage, latencyMs: number): void {
+    this.latencyMs = latencyMs;
+    this.status = proxyRes.statusCode ?? 0;
+    this.balancer.recorderForExchange.requestAnswered(latencyMs);
+    // 8. the sticky cookie, appended to the upstream's own Set-Cookie headers
+    const sticky = this.balancer.stickyForExchange;
+    if (sticky && this.pin) {
+      const cookie = sticky.commit(this.req, this.pin, this.upstream.id);
+      if (cookie !== undefined) appendSetCookie(proxyRes.headers, cookie);
+    }
+  }
+
+  onEnd(kind: 'complete' | 'reset' | 'aborted'): void {
+    // 6–7. account exactly once; the upstream answered, so latency counts even if the client left
+    const outcome: RequestOutcome =
+      kind === 'reset'
+        ? { kind: 'reset' }
+        : { kind: 'response', status: this.status, latencyMs: this.latencyMs ?? 0 };
+    this.balancer.end(this.upstream, outcome, this.latencyMs);
+  }
+
+  onFailure(kind: FailureKind, error: Error, bodySent: boolean, reusedSocket: boolean): void {
+    const failed = this.upstream;
+    this.balancer.end(failed, { kind }, undefined);
+    if (kind === 'aborted') return; // the client left: nobody to answer
+    this.balancer.emit('proxyError', { upstream: failed.id, error });
+    if (kind === 'timeout') {
+      this.balancer.answer(
+        this.req,
+        this.res,
+        new UpstreamTimeoutError(undefined, { cause: error }),
+      );
+      return;
+    }
+    // 5. retry a failure that happened before anything was sent that cannot be sent again
+    const retryable =
+      !bodySent &&
+      (kind === 'connect-failed' || (kind === 'reset' && IDEMPOTENT.has(this.req.method ?? '')));
+    if (retryable && this.retriesLeft > 0 && !this.res.destroyed) {
+      let next: Upstream | undefined;
+      if (
+        kind === 'reset' &&
+        reusedSocket &&
+        !this.reusedSocketRetried &&
+        this.balancer.isRoutableNow(failed)
+      ) {
+        // A kept-alive socket the upstream had just closed: the same upstream is fine.
+        this.reusedSocketRetried = true;
+        next = failed;
+      } else {
+        next = this.balancer.retryTarget(this.req, this.tried);
+      }
+      if (next) {
+        this.retriesLeft--;
+        this.balancer.emit('retry', { from: failed.id, to: next.id, error });
+        this.start(next);
+        return;
+      }
+    }
+    this.balancer.answer(
+      this.req,
+      this.res,
+      new UpstreamUnreachableError(undefined, { cause: error }),
+    );
+  }
+}
+
+export function createBalancer(options: Options, internals?: BalancerInternals): Balancer {
+  return new Balancer(options, internals);
+}
