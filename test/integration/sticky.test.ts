@@ -47,11 +47,13 @@ function cookiePair(setCookie: string): string {
   return setCookie.split(';')[0]!;
 }
 
-describe.each([
+const modes: Array<[string, StickyOptions]> = [
   ['cookie mode', {}],
   ['cookie mode, signed', { secret: 's3cret' }],
   ['store mode', { store: new MemorySessionStore() }],
-])('%s', (_name, base) => {
+];
+
+describe.each(modes)('%s', (_name, base) => {
   afterAll(async () => {
     await base.store?.close?.();
   });
