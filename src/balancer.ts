@@ -18,6 +18,7 @@ import {
   normalizeUpstream,
   type Config,
   type Options,
+  type UpstreamConfig,
   type UpstreamInput,
 } from './options';
 import { Pool } from './pool';
@@ -40,6 +41,19 @@ import { StatsRecorder, type LoadBalancerStats } from './metrics/stats';
 
 export type { LoadBalancerStats };
 
+/**
+ * Something that watches the request path from beside it (Prometheus metrics, the status page).
+ * Called synchronously; an observer must be cheap and must not throw.
+ */
+export interface BalancerObserver {
+  /** An attempt on `upstream` ended (exactly once per attempt, retries included). */
+  attemptEnded?(upstream: UpstreamView, outcome: RequestOutcome): void;
+  /** The balancer answered a client itself (502 / 503 / 504). */
+  answered?(status: number): void;
+  /** Background work stops (close(), the server's 'close', or the signal). */
+  stop?(): void;
+}
+
 /** Seams for tests and benchmarks: time and randomness. Not part of the options object. */
 export interface BalancerInternals {
   readonly clock?: Clock;
@@ -47,6 +61,13 @@ export interface BalancerInternals {
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+function ignoreError(): void {}
+
+/** The upstream URL's base path + the request path. */
+function upstreamPath(upstream: Upstream, path: string): string {
+  return upstream.basePath === '' ? path : upstream.basePath + path;
+}
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
@@ -65,9 +86,11 @@ export class Balancer {
   private readonly outliers: OutlierDetector | undefined;
   private readonly recorder = new StatsRecorder();
   private readonly draining = new Set<Upstream>();
+  private readonly observers: BalancerObserver[] = [];
   private attachedServers = new WeakSet<Server>();
   private closing: Promise<void> | undefined;
   private backgroundStopped = false;
+  private stoppingBackground: Promise<void> | undefined;
 
   constructor(options: Options, internals: BalancerInternals = {}) {
     this.config = normalizeOptions(options);
@@ -157,6 +180,11 @@ export class Balancer {
       this.answer(req, res, new NoUpstreamError());
       return;
     }
+    const path = this.requestPath(req);
+    if (path === undefined) {
+      this.answer(req, res, new UpstreamUnreachableError('pathRewrite threw'));
+      return;
+    }
     const body = bodySourceOf(req, parsedBody);
     if (!body) {
       this.answer(
@@ -169,7 +197,7 @@ export class Balancer {
       return;
     }
     // 3–8 happen in the exchange: forward, retry, account, commit the sticky cookie
-    new Exchange(this, req, res, pin, body).start(upstream);
+    new Exchange(this, req, res, pin, body, path).start(upstream);
   }
 
   /** @internal the strategy's pick, mapped back to a pool member. */
@@ -214,6 +242,7 @@ export class Balancer {
     upstream.end(failed, latencyMs);
     this.strategy.onRequestEnd?.(upstream, outcome);
     if (this.outliers?.recordOutcome(upstream, outcome)) this.pool.invalidate();
+    for (const observer of this.observers) observer.attemptEnded?.(upstream, outcome);
     if (upstream.draining && upstream.inFlight === 0) this.finishDraining(upstream);
   }
 
@@ -238,6 +267,7 @@ export class Balancer {
   /** @internal the balancer's own answer: 502/503/504, or the user's onError. */
   answer(req: IncomingMessage, res: ServerResponse, error: LoadBalancerError): void {
     this.recorder.requestFailed();
+    for (const observer of this.observers) observer.answered?.(error.status);
     if (res.headersSent) {
       res.destroy();
       return;
@@ -269,10 +299,101 @@ export class Balancer {
     this.upgradeImpl(req, socket, head);
   };
 
-  private upgradeImpl(req: IncomingMessage, socket: Duplex, _head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    void req;
+  private upgradeImpl(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', ignoreError); // an ECONNRESET on a client socket must never crash
+    this.recorder.requestStarted();
+    this.attachFrom(req);
+    const pin = this.sticky?.resolve(req);
+    if (isPromise(pin)) {
+      pin.then(
+        (resolved) => this.routeUpgrade(req, socket, head, resolved),
+        () => this.routeUpgrade(req, socket, head, undefined),
+      );
+    } else {
+      this.routeUpgrade(req, socket, head, pin);
+    }
+  }
+
+  private routeUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    pin: StickyPin | undefined,
+  ): void {
+    if (socket.destroyed) return;
+    const path = this.requestPath(req);
+    if (path === undefined) {
+      this.answerSocket(socket, 502);
+      return;
+    }
+    const now = this.clock.now();
+    const pinned = pin?.upstreamId !== undefined ? this.pool.get(pin.upstreamId) : undefined;
+    const upstream = pinned?.isRoutable(now) ? pinned : this.pick(this.pool.candidates(now), req);
+    if (!upstream) {
+      this.answerSocket(socket, 503);
+      return;
+    }
+    this.begin(upstream);
+    let latency: number | undefined;
+    this.forwarder.upgrade({
+      req,
+      socket,
+      head,
+      upstream,
+      path: upstreamPath(upstream, path),
+      headers: forwardRequestHeaders(req, {
+        cookie: this.sticky ? this.sticky.stripCookie(req.headers.cookie) : req.headers.cookie,
+        host: this.config.changeOrigin ? upstream.target.host : undefined,
+        contentLength: undefined,
+        upgrade: true,
+      }),
+      listener: {
+        onHandshake: (proxyRes, latencyMs) => {
+          latency = latencyMs;
+          this.recorder.requestAnswered(latencyMs);
+          if (this.sticky && pin) {
+            const cookie = this.sticky.commit(req, pin, upstream.id);
+            if (cookie !== undefined) appendSetCookie(proxyRes.headers, cookie);
+          }
+        },
+        onFailure: (kind, error) => {
+          this.end(upstream, { kind }, undefined);
+          if (kind === 'aborted') return;
+          this.emitter.emit('proxyError', { upstream: upstream.id, error });
+          this.answerSocket(socket, kind === 'timeout' ? 504 : 502);
+        },
+        onClose: () => {
+          this.end(upstream, { kind: 'response', status: 101, latencyMs: latency ?? 0 }, latency);
+        },
+      },
+    });
+  }
+
+  private answerSocket(socket: Duplex, status: number): void {
+    this.recorder.requestFailed();
+    for (const observer of this.observers) observer.answered?.(status);
+    const text = `${status} ${STATUS_TEXT[status] ?? 'Error'}\n`;
+    if (!socket.destroyed && socket.writable) {
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\n` +
+          `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+      );
+    }
+  }
+
+  /** The request path after pathRewrite; undefined when the user's rewrite threw. */
+  private requestPath(req: IncomingMessage): string | undefined {
+    let path = req.url ?? '/';
+    const rewrite = this.config.pathRewrite;
+    if (rewrite) {
+      try {
+        const rewritten = rewrite(path, req);
+        if (typeof rewritten === 'string') path = rewritten;
+      } catch {
+        return undefined;
+      }
+    }
+    return path.startsWith('/') ? path : `/${path}`;
   }
 
   // ---------------------------------------------------------------- pool and lifecycle
@@ -286,14 +407,29 @@ export class Balancer {
         `upstream ${JSON.stringify(config.id)} is already in the pool`,
       );
     }
-    return this.addConfigured(config);
+    return this.addConfigured(config, 'api');
   }
 
-  private addConfigured(config: Config['upstreams'][number]): Upstream {
-    const upstream = this.pool.add(config);
+  private addConfigured(config: UpstreamConfig, source?: string): Upstream {
+    const upstream = this.pool.add(config, source);
     if (config.healthCheck && !this.backgroundStopped)
       this.health.add(upstream, config.healthCheck);
     return upstream;
+  }
+
+  /**
+   * @internal Applies one discovery answer from `source`: adds the ids it names that are not in
+   * the pool, drains the members it found before that it no longer names, keeps the rest as they
+   * are (in-flight counts, latency history, sticky sessions and hash keys stay).
+   */
+  applyDiscovered(source: string, configs: readonly UpstreamConfig[]): void {
+    const named = new Set(configs.map((c) => c.id));
+    for (const member of this.pool.members()) {
+      if (member.source === source && !named.has(member.id)) this.removeUpstream(member.id);
+    }
+    for (const config of configs) {
+      if (!this.pool.has(config.id)) this.addConfigured(config, source);
+    }
   }
 
   /** Takes an upstream out: no new requests, in-flight ones finish, its probes stop. */
@@ -338,9 +474,20 @@ export class Balancer {
     }
   }
 
-  private async stopBackground(): Promise<void> {
-    this.backgroundStopped = true;
-    await this.health.close();
+  /** Adds an observer of the request path (metrics, status page); stopped with the background. */
+  observe(observer: BalancerObserver): void {
+    this.observers.push(observer);
+    if (this.backgroundStopped) observer.stop?.();
+  }
+
+  /** Stops probes, discovery and observers' timers; idempotent, resolves when probes ended. */
+  private stopBackground(): Promise<void> {
+    this.stoppingBackground ??= (() => {
+      this.backgroundStopped = true;
+      for (const observer of this.observers) observer.stop?.();
+      return this.health.close();
+    })();
+    return this.stoppingBackground;
   }
 
   close(): Promise<void> {
@@ -384,6 +531,7 @@ class Exchange implements AttemptListener {
     private readonly res: ServerResponse,
     private readonly pin: StickyPin | undefined,
     private readonly body: BodySource,
+    private readonly path: string,
   ) {
     this.retriesLeft = balancer.config.retries;
     res.once('close', () => {
@@ -400,7 +548,7 @@ class Exchange implements AttemptListener {
     // 4. forward
     const config = this.balancer.config;
     const sticky = this.balancer.stickyForExchange;
-    const path = this.upstreamPath(upstream);
+    const path = upstreamPath(upstream, this.path);
     const headers = forwardRequestHeaders(this.req, {
       cookie: sticky ? sticky.stripCookie(this.req.headers.cookie) : this.req.headers.cookie,
       host: config.changeOrigin ? upstream.target.host : undefined,
@@ -416,18 +564,6 @@ class Exchange implements AttemptListener {
       body: this.body,
       listener: this,
     });
-  }
-
-  private upstreamPath(upstream: Upstream): string {
-    let path = this.req.url ?? '/';
-    const rewrite = this.balancer.config.pathRewrite;
-    if (rewrite) {
-      const rewritten = rewrite(path, this.req);
-      path = typeof rewritten === 'string' ? rewritten : path;
-    }
-    if (!path.startsWith('/')) path = `/${path}`;
-    const base = upstream.target.pathname;
-    return base === '/' ? path : base.replace(/\/$/, '') + path;
   }
 
   onResponse(proxyRes: IncomingMessage, latencyMs: number): void {

@@ -31,10 +31,10 @@ export class Pool {
     return this.membersCache;
   }
 
-  add(config: UpstreamConfig): Upstream {
+  add(config: UpstreamConfig, source?: string): Upstream {
     if (this.byId.has(config.id))
       throw new Error(`upstream ${JSON.stringify(config.id)} is already in the pool`);
-    const upstream = new Upstream(config.id, config.url, config.weight);
+    const upstream = new Upstream(config.id, config.url, config.weight, source);
     this.byId.set(config.id, upstream);
     this.membershipChanged();
     return upstream;

@@ -21,6 +21,10 @@ export class Upstream implements UpstreamView {
   readonly url: string;
   readonly target: URL;
   readonly weight: number;
+  /** The upstream URL's base path without a trailing slash ('' for none), prefixed to every path. */
+  readonly basePath: string;
+  /** Where it came from: 'static' (options), 'api' (addUpstream) or a discovery source's name. */
+  readonly source: string;
 
   health: HealthState = 'unknown';
   /** clock time until which passive health keeps it out; 0 when not ejected. */
@@ -34,11 +38,13 @@ export class Upstream implements UpstreamView {
   private latencySumMs = 0;
   private latencyCount = 0;
 
-  constructor(id: string, target: URL, weight: number) {
+  constructor(id: string, target: URL, weight: number, source = 'static') {
     this.id = id;
     this.target = target;
     this.url = target.href.replace(/\/$/, '');
     this.weight = weight;
+    this.basePath = target.pathname.replace(/\/+$/, '');
+    this.source = source;
   }
 
   isRoutable(now: number): boolean {

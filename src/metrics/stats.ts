@@ -15,6 +15,8 @@ export interface UpstreamStats {
   totalRequests: number;
   failedRequests: number;
   averageResponseTimeMs: number;
+  /** 'static' (options), 'api' (addUpstream) or the discovery source that found it. */
+  source: string;
 }
 
 export interface LoadBalancerStats {
@@ -64,6 +66,7 @@ export class StatsRecorder {
         totalRequests: u.totalRequests,
         failedRequests: u.failedRequests,
         averageResponseTimeMs: u.averageResponseTimeMs,
+        source: u.source,
       })),
     };
   }

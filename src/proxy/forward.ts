@@ -21,7 +21,7 @@ import http, {
 } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { Upstream } from '../upstream';
 import { CONNECT_TIMEOUT, HEADER_TIMEOUT, classifyFailure, type FailureKind } from './error-status';
@@ -256,6 +256,26 @@ export interface ForwardHandle {
   abort(): void;
 }
 
+/** What an upgrade attempt reports: the handshake's outcome, then the tunnel's end. */
+export interface UpgradeListener {
+  /** The upstream answered the handshake (101, or a refusal relayed to the client). */
+  onHandshake(proxyRes: IncomingMessage, latencyMs: number): void;
+  /** Failed before the upstream answered: nothing was relayed yet. */
+  onFailure(kind: FailureKind, error: Error): void;
+  /** After onHandshake: the tunnel (or the relayed refusal) is over. */
+  onClose(): void;
+}
+
+export interface UpgradeRequest {
+  readonly req: IncomingMessage;
+  readonly socket: Duplex;
+  readonly head: Buffer;
+  readonly upstream: Upstream;
+  readonly headers: OutgoingHttpHeaders;
+  readonly path: string;
+  readonly listener: UpgradeListener;
+}
+
 export class Forwarder {
   private readonly proxy: httpProxy;
   private readonly agents = new Map<string, http.Agent>();
@@ -341,6 +361,94 @@ export class Forwarder {
       attempt.attach(captured);
     } else queueMicrotask(() => attempt.onError(new Error('the proxy engine made no request')));
     return attempt;
+  }
+
+  /**
+   * Proxies an HTTP upgrade (WebSocket). No retry: http-proxy ends the client socket on the
+   * first error. The client socket gets an error listener at once (an ECONNRESET there must
+   * never crash), and the tunnel counts as in flight until either side closes.
+   */
+  upgrade(request: UpgradeRequest): void {
+    const { req, socket, head, upstream, listener } = request;
+    const startedAt = this.settings.now();
+    let state: 'waiting' | 'open' | 'done' = 'waiting';
+    let proxyRequest: ClientRequest | undefined;
+    let tunnel: Duplex | undefined;
+    const close = (): void => {
+      if (state !== 'open') return;
+      state = 'done';
+      tunnel?.destroy();
+      socket.destroy();
+      listener.onClose();
+    };
+    const fail = (error: Error): void => {
+      if (state === 'open') {
+        close();
+        return;
+      }
+      if (state === 'done') return;
+      state = 'done';
+      clearTimeout(timer);
+      proxyRequest?.destroy();
+      listener.onFailure(classifyFailure(error), error);
+    };
+    const timer = setTimeout(
+      () => fail(Object.assign(new Error('no handshake answer in time'), { code: HEADER_TIMEOUT })),
+      this.settings.timeout,
+    );
+    socket.on('error', ignoreError);
+    socket.once('close', () => {
+      if (state === 'waiting') {
+        state = 'done';
+        clearTimeout(timer);
+        proxyRequest?.destroy();
+        listener.onFailure('aborted', new Error('client closed the connection'));
+      } else {
+        close();
+      }
+    });
+    const onProxyRequest = (clientRequest: ClientRequest): void => {
+      proxyRequest = clientRequest;
+      clientRequest.path = request.path;
+      // Registered before http-proxy's own listeners, so headers can still be changed here.
+      clientRequest.once('upgrade', (proxyRes: IncomingMessage, proxySocket: Duplex) => {
+        clearTimeout(timer);
+        if (state !== 'waiting') return;
+        state = 'open';
+        tunnel = proxySocket;
+        proxySocket.on('error', ignoreError);
+        proxySocket.once('close', close);
+        listener.onHandshake(proxyRes, this.settings.now() - startedAt);
+      });
+      clientRequest.once('response', (proxyRes: IncomingMessage) => {
+        clearTimeout(timer);
+        if (state !== 'waiting') return;
+        state = 'open';
+        proxyRes.on('error', ignoreError);
+        proxyRes.once('close', close);
+        listener.onHandshake(proxyRes, this.settings.now() - startedAt);
+      });
+    };
+    this.proxy.once('proxyReqWs', onProxyRequest);
+    const originalHeaders = req.headers;
+    const originalUrl = req.url;
+    try {
+      req.headers = request.headers as IncomingMessage['headers'];
+      req.url = request.path;
+      this.proxy.ws(
+        req,
+        socket,
+        head,
+        { target: targetOf(upstream) as unknown as string, agent: false },
+        (error: Error) => fail(error),
+      );
+    } catch (error) {
+      queueMicrotask(() => fail(error as Error));
+    } finally {
+      this.proxy.off('proxyReqWs', onProxyRequest);
+      req.headers = originalHeaders;
+      req.url = originalUrl;
+    }
   }
 
   /** Destroys the keep-alive agent of an upstream that left the pool (after its requests drained). */
