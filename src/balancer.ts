@@ -215,14 +215,16 @@ export class Balancer {
       picked = undefined; // a user strategy's bug answers 503, never 500
     }
     if (!picked) return undefined;
+    // A Map lookup and a routability check, not a scan: a user strategy may return anything.
     const upstream = this.pool.get(picked.id);
-    return upstream && candidates.includes(upstream) ? upstream : undefined;
+    return upstream?.isRoutable(this.clock.now()) ? upstream : undefined;
   }
 
   /** @internal */
   retryTarget(req: IncomingMessage, tried: readonly Upstream[]): Upstream | undefined {
     const candidates = this.pool.candidates(this.clock.now()).filter((u) => !tried.includes(u));
-    return this.pick(candidates, req);
+    const next = this.pick(candidates, req);
+    return next && !tried.includes(next) ? next : undefined;
   }
 
   /** @internal */
