@@ -307,3 +307,22 @@ test('connectTimeout turns a connect that never completes into a retry on anothe
   expect(retries[0]!.from).toBe(blackhole.url);
   expect(allIdle(lb)).toBe(true);
 });
+
+test('close() destroys the keep-alive agents: the upstream sees its connections closed', async () => {
+  const a = await upstreamOf(echoUpstream('a'));
+  const lb = loadBalance({ upstreams: [a.url], healthCheck: false });
+  const server = await listen(http.createServer(express().use('/api', lb)));
+  opened.push({ close: () => closeServer(server) });
+  for (let i = 0; i < 3; i++) expect((await send(urlOf(server, '/api/x'))).status).toBe(200);
+  const connections = () =>
+    new Promise<number>((resolve) => a.server.getConnections((_e, n) => resolve(n)));
+  expect(await connections()).toBeGreaterThan(0); // kept alive between requests
+  await lb.close();
+  let open = await connections();
+  const deadline = Date.now() + 5000;
+  while (open > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    open = await connections();
+  }
+  expect(open).toBe(0);
+});
