@@ -13,11 +13,7 @@ type ExpressFactory = () => express5.Express;
 type JsonParser = () => express5.RequestHandler;
 const frameworks: Array<[string, ExpressFactory, JsonParser]> = [
   ['Express 5', () => express5(), () => express5.json()],
-  [
-    'Express 4',
-    () => express4(),
-    () => express4.json(),
-  ],
+  ['Express 4', () => express4(), () => express4.json()],
 ];
 
 let users: TestUpstream[];
