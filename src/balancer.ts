@@ -34,10 +34,17 @@ import { appendSetCookie, forwardRequestHeaders } from './proxy/headers';
 import { Sticky, type StickyPin } from './session/sticky';
 import { createStrategy } from './strategies/registry';
 import type { PickContext, RequestOutcome, Strategy } from './strategies/strategy';
-import type { Upstream, UpstreamView } from './upstream';
+import type { HealthState, Upstream, UpstreamView } from './upstream';
 import { HealthChecker } from './health/health-checker';
 import { OutlierDetector } from './health/outlier-detector';
 import { StatsRecorder, type LoadBalancerStats } from './metrics/stats';
+import { createPrometheusMetrics, type LoadBalancerMetrics } from './metrics/prometheus';
+import {
+  createStatusPage,
+  type StatusPageMiddleware,
+  type StatusPageOptions,
+} from './metrics/status-page/status-page';
+import { DiscoveryLoop } from './discovery/discovery-loop';
 
 export type { LoadBalancerStats };
 
@@ -75,6 +82,8 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 
 export class Balancer {
   readonly config: Config;
+  /** Prometheus collectors when the `metrics` option is set. */
+  readonly metrics: LoadBalancerMetrics | undefined;
   private readonly clock: Clock;
   private readonly random: Random;
   private readonly emitter = new BalancerEmitter();
@@ -87,6 +96,8 @@ export class Balancer {
   private readonly recorder = new StatsRecorder();
   private readonly draining = new Set<Upstream>();
   private readonly observers: BalancerObserver[] = [];
+  /** Keeps the pool in step with `upstreams: dns(…) | discover(…)`; undefined for a static list. */
+  private readonly discovery: DiscoveryLoop | undefined;
   private attachedServers = new WeakSet<Server>();
   private closing: Promise<void> | undefined;
   private backgroundStopped = false;
@@ -94,6 +105,10 @@ export class Balancer {
 
   constructor(options: Options, internals: BalancerInternals = {}) {
     this.config = normalizeOptions(options);
+    // First, so a missing prom-client or a bad registry throws before any probe starts.
+    this.metrics = this.config.metrics
+      ? createPrometheusMetrics(this, this.config.metrics)
+      : undefined;
     this.clock = internals.clock ?? systemClock;
     this.random = internals.random ?? systemRandom;
     this.strategy = createStrategy(this.config.algorithm, this.random);
@@ -131,6 +146,18 @@ export class Balancer {
         )
       : undefined;
     for (const upstream of this.config.upstreams) this.addConfigured(upstream);
+    // Discovery: the pool starts empty (503 until the first answer, see ready()) and follows
+    // the source; started before the signal check so an aborted signal stops it at once.
+    const source = this.config.discovery;
+    this.discovery = source
+      ? new DiscoveryLoop({
+          source,
+          healthCheck: this.config.healthCheck,
+          apply: (configs) => this.applyDiscovered(source.name, configs),
+          onError: (error) => this.emitter.emit('discoveryError', { source: source.name, error }),
+        })
+      : undefined;
+    this.discovery?.start();
     if (this.config.signal) {
       const signal = this.config.signal;
       if (signal.aborted) void this.close();
@@ -251,6 +278,17 @@ export class Balancer {
   /** @internal */
   emit = this.emitter.emit.bind(this.emitter);
 
+  /**
+   * @internal The Host sent with changeOrigin: the upstream's own host, except for upstreams a
+   * discovery source found by address (dns()), which keep the name they were found under.
+   */
+  originHost(upstream: Upstream): string {
+    const source = this.config.discovery;
+    return source?.originHost !== undefined && upstream.source === source.name
+      ? source.originHost
+      : upstream.target.host;
+  }
+
   /** @internal */
   get recorderForExchange(): StatsRecorder {
     return this.recorder;
@@ -345,7 +383,7 @@ export class Balancer {
       path: upstreamPath(upstream, path),
       headers: forwardRequestHeaders(req, {
         cookie: this.sticky ? this.sticky.stripCookie(req.headers.cookie) : req.headers.cookie,
-        host: this.config.changeOrigin ? upstream.target.host : undefined,
+        host: this.config.changeOrigin ? this.originHost(upstream) : undefined,
         contentLength: undefined,
         upgrade: true,
       }),
@@ -412,8 +450,13 @@ export class Balancer {
     return this.addConfigured(config, 'api');
   }
 
-  private addConfigured(config: UpstreamConfig, source?: string): Upstream {
+  private addConfigured(
+    config: UpstreamConfig,
+    source?: string,
+    health: HealthState = 'unknown',
+  ): Upstream {
     const upstream = this.pool.add(config, source);
+    upstream.health = health; // before the checker reads it: its counters start from it
     if (config.healthCheck && !this.backgroundStopped)
       this.health.add(upstream, config.healthCheck);
     return upstream;
@@ -422,7 +465,9 @@ export class Balancer {
   /**
    * @internal Applies one discovery answer from `source`: adds the ids it names that are not in
    * the pool, drains the members it found before that it no longer names, keeps the rest as they
-   * are (in-flight counts, latency history, sticky sessions and hash keys stay).
+   * are (in-flight counts, latency history, sticky sessions and hash keys stay). A member whose
+   * weight or URL changed is replaced: the old one drains, the new one takes its id (so its
+   * cookies and hash keys) and, when only the weight changed, its health.
    */
   applyDiscovered(source: string, configs: readonly UpstreamConfig[]): void {
     const named = new Set(configs.map((c) => c.id));
@@ -430,7 +475,17 @@ export class Balancer {
       if (member.source === source && !named.has(member.id)) this.removeUpstream(member.id);
     }
     for (const config of configs) {
-      if (!this.pool.has(config.id)) this.addConfigured(config, source);
+      const current = this.pool.get(config.id);
+      if (!current) {
+        this.addConfigured(config, source);
+      } else if (
+        current.source === source &&
+        (current.weight !== config.weight || current.target.href !== config.url.href)
+      ) {
+        const health = current.target.href === config.url.href ? current.health : 'unknown';
+        this.removeUpstream(config.id);
+        this.addConfigured(config, source, health);
+      }
     }
   }
 
@@ -456,6 +511,11 @@ export class Balancer {
 
   stats(): LoadBalancerStats {
     return this.recorder.snapshot(this.pool.members(), this.clock.now());
+  }
+
+  /** Middleware serving the live status page and its JSON: `app.use('/status', …)`. */
+  statusPage(options?: StatusPageOptions): StatusPageMiddleware {
+    return createStatusPage(this, options);
   }
 
   /** Tie background work to a server: it stops when the server emits 'close'. */
@@ -487,9 +547,18 @@ export class Balancer {
     this.stoppingBackground ??= (() => {
       this.backgroundStopped = true;
       for (const observer of this.observers) observer.stop?.();
-      return this.health.close();
+      return Promise.all([this.health.close(), this.discovery?.close()]).then(() => undefined);
     })();
     return this.stoppingBackground;
+  }
+
+  /**
+   * Resolves once the first discovery refresh has ended, applied or failed (failures go to
+   * 'discoveryError'), or at once for a static list. Never rejects. Until then the pool is empty
+   * and requests get 503.
+   */
+  ready(): Promise<void> {
+    return this.discovery?.ready() ?? Promise.resolve();
   }
 
   close(): Promise<void> {
@@ -553,7 +622,7 @@ class Exchange implements AttemptListener {
     const path = upstreamPath(upstream, this.path);
     const headers = forwardRequestHeaders(this.req, {
       cookie: sticky ? sticky.stripCookie(this.req.headers.cookie) : this.req.headers.cookie,
-      host: config.changeOrigin ? upstream.target.host : undefined,
+      host: config.changeOrigin ? this.balancer.originHost(upstream) : undefined,
       contentLength: this.body.kind === 'buffer' ? this.body.bytes.length : undefined,
       upgrade: false,
     });

@@ -3,6 +3,13 @@
 export { loadBalance, type LoadBalancer, type BalancerMembers } from './adapters/express';
 export { Balancer, createBalancer, type BalancerInternals } from './balancer';
 export type { LoadBalancerStats, UpstreamStats } from './metrics/stats';
+export type { LoadBalancerMetrics, MetricsRegistry, NodeMiddleware } from './metrics/prometheus';
+export type {
+  StatusPageOptions,
+  StatusPageMiddleware,
+  StatusSnapshot,
+  StatusPageUpstream,
+} from './metrics/status-page/status-page';
 export type {
   Options,
   UpstreamInput,
@@ -20,6 +27,20 @@ export type { UpstreamView, HealthState } from './upstream';
 export type { Clock, Random } from './clock';
 export type { BalancerEvents, BalancerEventName, BalancerListener } from './events';
 export type { SessionStore } from './session/session-store';
+export {
+  dns,
+  type DnsOptions,
+  type DnsResolver,
+  type DnsRecordWithTtl,
+  type DnsSrvRecord,
+} from './discovery/dns';
+export { discover, type DiscoverFunction, type DiscoverOptions } from './discovery/discover';
+export type {
+  DiscoverySource,
+  DiscoveryResult,
+  DiscoveryContext,
+} from './discovery/discovery-source';
+export { DiscoveryError, type DiscoveryErrorCode } from './discovery/discovery-error';
 export { MemorySessionStore, type MemorySessionStoreOptions } from './session/memory-session-store';
 export {
   LoadBalancerError,

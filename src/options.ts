@@ -58,7 +58,7 @@ export interface PassiveHealthOptions {
 }
 
 export interface MetricsOptions {
-  /** A prom-client Registry; default: a new one, read with `lb.metrics()`. */
+  /** A prom-client Registry; default: a new one, read it from `lb.metrics.registry`. */
   registry?: unknown;
   prefix?: string;
 }

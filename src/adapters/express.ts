@@ -8,6 +8,8 @@ import { Balancer, type BalancerInternals } from '../balancer';
 import type { BalancerEventName, BalancerListener } from '../events';
 import type { Options, UpstreamInput } from '../options';
 import type { LoadBalancerStats } from '../metrics/stats';
+import type { LoadBalancerMetrics } from '../metrics/prometheus';
+import type { StatusPageMiddleware, StatusPageOptions } from '../metrics/status-page/status-page';
 import type { UpstreamView } from '../upstream';
 
 export interface BalancerMembers<Self> {
@@ -23,11 +25,17 @@ export interface BalancerMembers<Self> {
   removeUpstream(id: string): boolean;
   /** Tie probes and timers to a server: they stop when it emits 'close'. */
   attach(server: Server): void;
+  /** Resolves once a discovery source's first answer was applied (or failed); at once otherwise. */
+  ready(): Promise<void>;
   on<E extends BalancerEventName>(event: E, listener: BalancerListener<E>): Self;
   once<E extends BalancerEventName>(event: E, listener: BalancerListener<E>): Self;
   off<E extends BalancerEventName>(event: E, listener: BalancerListener<E>): Self;
   /** The framework-free core behind this middleware. */
   readonly balancer: Balancer;
+  /** Middleware serving the live status page and its JSON: `app.use('/status', lb.statusPage())`. */
+  statusPage(options?: StatusPageOptions): StatusPageMiddleware;
+  /** Prometheus collectors (`registry`, `contentType`, `handler()`) when `metrics` is set. */
+  readonly metrics: LoadBalancerMetrics | undefined;
 }
 
 export interface LoadBalancer extends BalancerMembers<LoadBalancer> {
@@ -45,6 +53,7 @@ export function withMembers<F extends object>(fn: F, balancer: Balancer): F & Ba
     addUpstream: (upstream: UpstreamInput) => balancer.addUpstream(upstream),
     removeUpstream: (id: string) => balancer.removeUpstream(id),
     attach: (server: Server) => balancer.attach(server),
+    ready: () => balancer.ready(),
     on: <E extends BalancerEventName>(event: E, listener: BalancerListener<E>) => {
       balancer.on(event, listener);
       return self;
@@ -58,6 +67,8 @@ export function withMembers<F extends object>(fn: F, balancer: Balancer): F & Ba
       return self;
     },
     balancer,
+    statusPage: (options?: StatusPageOptions) => balancer.statusPage(options),
+    metrics: balancer.metrics,
   });
 }
 
