@@ -4,11 +4,13 @@
 //   /api/users   three instances, round robin, sticky cookie; users-3's health flaps
 //   /api/orders  three instances, response-time balancing; one is deliberately slow
 // With `--config gateway.json` it puts the routes of that file in front of real upstreams.
+// Either way: live status pages under /_lb, Prometheus metrics at /metrics, stats at /_stats.
 //
 // SIGINT (Ctrl-C) or SIGTERM closes the server, stops the probes and exits 0.
 
 import http from 'node:http';
 import express from 'express';
+import { Registry } from 'prom-client';
 import { loadBalance, type LoadBalancer } from 'loadbalance-middleware';
 import { readGatewayConfig, type RouteConfig } from './gateway-config';
 import { startDemoUpstream, type DemoUpstream } from './demo-upstreams';
@@ -83,9 +85,10 @@ async function main(): Promise<void> {
     : { port: defaultPort, routes: demo!.routes };
 
   const app = express();
-  const pools: Array<{ prefix: string; lb: LoadBalancer }> = [];
+  const registry = new Registry();
+  const pools: Array<{ prefix: string; name: string; lb: LoadBalancer }> = [];
   for (const route of config.routes) {
-    const lb = loadBalance(route.options);
+    const lb = loadBalance({ ...route.options, metrics: { registry } });
     lb.on('health', ({ upstream, from, to, reason }) =>
       console.log(`[${route.prefix}] ${upstream}: ${from} → ${to} (${reason})`),
     );
@@ -93,10 +96,24 @@ async function main(): Promise<void> {
       console.log(`[${route.prefix}] ${upstream} ejected for ${ms} ms (${reason})`),
     );
     app.use(route.prefix, lb);
-    pools.push({ prefix: route.prefix, lb });
+    const name = route.prefix.split('/').filter(Boolean).pop() ?? 'root';
+    app.use(`/_lb/${name}`, lb.statusPage({ title: `${route.prefix} pool` }));
+    pools.push({ prefix: route.prefix, name, lb });
   }
+  app.get('/metrics', (_req, res, next) => {
+    registry.metrics().then((text) => res.type(registry.contentType).send(text), next);
+  });
+  app.get('/_lb', (_req, res) => {
+    const links = pools.map((p) => `<li><a href="/_lb/${p.name}">${p.prefix}</a></li>`).join('');
+    res.type('html').send(`<!doctype html><title>pools</title><h1>Pools</h1><ul>${links}</ul>`);
+  });
   app.get('/', (_req, res) => {
-    res.json({ routes: pools.map((p) => p.prefix), stats: '/_stats' });
+    res.json({
+      routes: pools.map((p) => p.prefix),
+      status: '/_lb',
+      metrics: '/metrics',
+      stats: '/_stats',
+    });
   });
   app.get('/_stats', (_req, res) => {
     res.json(Object.fromEntries(pools.map((p) => [p.prefix, p.lb.stats()])));
@@ -118,6 +135,8 @@ async function main(): Promise<void> {
     );
     console.log(`  curl ${base}/api/orders                  the slow instance gets few requests`);
   }
+  console.log(`  open ${base}/_lb                         live status pages, one per pool`);
+  console.log(`  curl ${base}/metrics                     Prometheus metrics`);
   console.log(`  curl ${base}/_stats                      what each balancer has seen`);
   console.log('Ctrl-C to stop.');
 

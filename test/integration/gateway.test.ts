@@ -82,6 +82,20 @@ test('npm start: both demo pools answer, and SIGTERM exits 0', async () => {
     expect(orders.json<{ service: string }>().service).toBe('orders');
     const stats = await send(`${gateway.base}/_stats`);
     expect(Object.keys(stats.json<object>())).toEqual(['/api/users', '/api/orders']);
+    const metrics = await send(`${gateway.base}/metrics`);
+    expect(metrics.text).toMatch(
+      /lb_upstream_requests_total\{upstream="users-\d",status_class="2xx"\} \d+/,
+    );
+    expect(metrics.text).toContain('upstream="orders-slow"');
+    const page = await send(`${gateway.base}/_lb/users`);
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    const status = await send(`${gateway.base}/_lb/users/status.json`);
+    expect(status.json<{ upstreams: Array<{ id: string }> }>().upstreams.map((u) => u.id)).toEqual([
+      'users-1',
+      'users-2',
+      'users-3',
+    ]);
   } finally {
     const code = await stop(gateway, 'SIGTERM');
     expect(code).toBe(0);

@@ -9,3 +9,7 @@ assert.strictEqual(typeof balancer, 'function');
 assert.strictEqual(balancer.stats().upstreams.length, 1);
 assert.throws(() => lb.loadBalance({ upstreams: [] }), /upstreams/);
 balancer.close().then(() => console.log('smoke.cjs ok'));
+assert.strictEqual(typeof require('loadbalance-middleware/koa').koaLoadBalance, 'function');
+assert.strictEqual(typeof require('loadbalance-middleware/redis').RedisSessionStore, 'function');
+assert.strictEqual(typeof lb.dns, 'function');
+assert.strictEqual(typeof lb.discover, 'function');
