@@ -103,3 +103,37 @@ describe.each(frameworks)('%s', (_name, makeApp, json) => {
     expect(ordersLb.stats().totalRequests).toBeGreaterThanOrEqual(60);
   });
 });
+
+test('a user Strategy: the canary example routes by header through ctx.key', async () => {
+  const pool = await Promise.all(['stable-1', 'stable-2', 'canary-1'].map((n) => echoUpstream(n)));
+  const isCanary = (id: string) => id.startsWith('canary');
+  let turn = 0;
+  const lb = loadBalance({
+    upstreams: pool.map((u, i) => ({ url: u.url, id: ['stable-1', 'stable-2', 'canary-1'][i]! })),
+    hashKey: 'header:x-canary',
+    algorithm: {
+      name: 'canary',
+      pick(candidates, ctx) {
+        const preferred = candidates.filter((u) => isCanary(u.id) === (ctx.key === '1'));
+        const list = preferred.length > 0 ? preferred : candidates;
+        return list[turn++ % list.length];
+      },
+    },
+    healthCheck: false,
+  });
+  const server = await listen(http.createServer(express5().use('/api', lb)));
+  try {
+    const names: string[] = [];
+    for (let i = 0; i < 4; i++) names.push((await send(urlOf(server, '/api'))).json<Echo>().name);
+    expect(new Set(names)).toEqual(new Set(['stable-1', 'stable-2']));
+    const canary = await send(urlOf(server, '/api'), { headers: { 'x-canary': '1' } });
+    expect(canary.json<Echo>().name).toBe('canary-1');
+    lb.removeUpstream('canary-1');
+    const fallback = await send(urlOf(server, '/api'), { headers: { 'x-canary': '1' } });
+    expect(fallback.json<Echo>().name).toMatch(/^stable-/);
+  } finally {
+    await lb.close();
+    await closeServer(server);
+    await Promise.all(pool.map((u) => u.close()));
+  }
+});
