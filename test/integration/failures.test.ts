@@ -147,7 +147,7 @@ test('a timeout is not retried on another upstream', async () => {
   const lb = loadBalance({
     upstreams: [hang.url, fine.url],
     healthCheck: false,
-    timeout: 300,
+    timeout: 1500,
     algorithm: 'round-robin',
   });
   const server = await serve(lb);
@@ -295,7 +295,7 @@ test('connectTimeout turns a connect that never completes into a retry on anothe
   const lb = loadBalance({
     upstreams: [blackhole.url, a.url],
     healthCheck: false,
-    connectTimeout: 200,
+    connectTimeout: 1000,
     passiveHealth: false,
     algorithm: 'round-robin',
   });
