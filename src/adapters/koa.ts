@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Balancer, type BalancerInternals } from '../balancer';
 import type { ErrorHandler, Options } from '../options';
+import { TRUSTED_HOST } from '../proxy/headers';
 import { withMembers, type BalancerMembers } from './express';
 
 /** The parts of a Koa context (Koa 2 and 3) the balancer reads or sets. */
@@ -18,6 +19,8 @@ export interface KoaContextLike {
   readonly ip: string;
   readonly protocol: string;
   readonly secure: boolean;
+  /** Koa's host (X-Forwarded-Host under `app.proxy`), sent upstream as X-Forwarded-Host. */
+  readonly host?: string;
   readonly originalUrl: string;
   /** `body` and `rawBody` as @koa/bodyparser (and koa-bodyparser) leave them. */
   readonly request: { readonly body?: unknown; readonly rawBody?: unknown };
@@ -51,6 +54,8 @@ function shareRequestFacts(ctx: KoaContextLike): void {
   req.protocol ??= ctx.protocol;
   req.secure ??= ctx.secure;
   req.originalUrl ??= ctx.originalUrl;
+  const vouched = req as IncomingMessage & { [TRUSTED_HOST]?: string };
+  if (typeof ctx.host === 'string' && ctx.host !== '') vouched[TRUSTED_HOST] ??= ctx.host;
 }
 
 /**

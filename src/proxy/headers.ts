@@ -1,6 +1,8 @@
 // Owns the headers the balancer rewrites on the way through: X-Forwarded-*, hop-by-hop headers
 // (RFC 9110 §7.6.1), Host under changeOrigin, and the balancer's own cookie, which never reaches
-// an upstream. Everything else the client sent passes byte for byte.
+// an upstream. Everything else the client sent passes byte for byte. X-Forwarded-Proto/-Host say
+// what this hop saw; a client's claims pass only when the framework trusts its peer (Express's
+// `trust proxy`, Koa's `app.proxy` through the adapter).
 
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -36,6 +38,40 @@ function requestProtocol(req: IncomingMessage): 'http' | 'https' {
   return (req.socket as TLSSocket | undefined)?.encrypted ? 'https' : 'http';
 }
 
+type ExpressRequest = IncomingMessage & { app?: { get?: (setting: string) => unknown } };
+
+/**
+ * Whether Express's `trust proxy` trusts this hop's peer: the test Express applies for its own
+ * req.host and req.protocol (the app setting 'trust proxy fn', compiled by Express 4 and 5).
+ * Without a framework nothing is trusted: a client must not choose what the upstream believes.
+ */
+function trustsPeer(req: IncomingMessage): boolean {
+  const app = (req as ExpressRequest).app;
+  if (typeof app?.get !== 'function') return false;
+  try {
+    const trust = app.get('trust proxy fn') as ((address: unknown, hop: number) => unknown) | null;
+    return typeof trust === 'function' && trust(req.socket?.remoteAddress, 0) === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where an adapter whose framework decides trust itself puts the host that framework believes
+ * (Koa: ctx.host, which honours app.proxy); sent as X-Forwarded-Host. Express needs none: its
+ * 'trust proxy' setting is read directly.
+ */
+export const TRUSTED_HOST = Symbol.for('loadbalance-middleware.trusted-host');
+
+/** The client's X-Forwarded-Host only from a trusted proxy; otherwise the Host this hop got. */
+function forwardedHost(req: IncomingMessage): string | string[] | undefined {
+  const vouched = (req as IncomingMessage & { [TRUSTED_HOST]?: unknown })[TRUSTED_HOST];
+  if (typeof vouched === 'string' && vouched !== '') return vouched;
+  const claimed = req.headers['x-forwarded-host'];
+  if (claimed !== undefined && claimed !== '' && trustsPeer(req)) return claimed;
+  return req.headers.host;
+}
+
 export interface ForwardHeaderOptions {
   /** The Cookie header to send (balancer cookie removed), or undefined to drop it. */
   readonly cookie: string | undefined;
@@ -66,7 +102,13 @@ export function forwardRequestHeaders(
   if (options.cookie === undefined) delete out.cookie;
   else out.cookie = options.cookie;
   if (options.host !== undefined) out.host = options.host;
-  if (options.contentLength !== undefined) out['content-length'] = String(options.contentLength);
+  if (options.contentLength !== undefined) {
+    out['content-length'] = String(options.contentLength);
+  } else if (incoming['transfer-encoding'] !== undefined) {
+    // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length, and an intermediary removes the
+    // latter. Node's parser already rejects both together; this holds under insecureHTTPParser.
+    delete out['content-length'];
+  }
 
   const clientAddress = req.socket?.remoteAddress;
   const priorFor = incoming['x-forwarded-for'];
@@ -74,8 +116,9 @@ export function forwardRequestHeaders(
     out['x-forwarded-for'] = priorFor ? `${String(priorFor)}, ${clientAddress}` : clientAddress;
   }
   out['x-forwarded-proto'] = requestProtocol(req);
-  const host = incoming['x-forwarded-host'] ?? incoming.host;
-  if (host !== undefined) out['x-forwarded-host'] = host;
+  const host = forwardedHost(req);
+  if (host === undefined) delete out['x-forwarded-host'];
+  else out['x-forwarded-host'] = host;
   return out;
 }
 

@@ -14,8 +14,8 @@
 // - shares follow weights to within a few per cent (more points, less spread).
 // Why not the others: rendezvous (HRW) hashing is O(n) per pick; Maglev's O(1) table must be
 // rebuilt when an upstream leaves, which also moves a few other keys. The ring is O(log P) per
-// pick (binary search over P points) plus a short walk past non-candidates; when fewer than
-// 1 in 8 members are candidates the walk would be long, so a ring of only the candidates'
+// pick (binary search over P points) plus a short walk past non-candidates; when candidates own
+// fewer than 1 in 8 of the points the walk would be long, so a ring of only the candidates'
 // points is derived once for that candidates array (same answers, O(log P) again).
 // Points per weight shrink for large pools so the ring stays under maxRingPoints (about 100
 // per member at 10,000 members): building it is a typed-array sort, done on membership change.
@@ -84,6 +84,8 @@ export class ConsistentHash implements Strategy {
   private members: readonly UpstreamView[] = [];
   private memberIndex = new Map<string, number>();
   private ring: Ring = { points: new Uint32Array(0), owners: new Uint32Array(0) };
+  /** pointCounts[i]: how many ring points members[i] owns. */
+  private pointCounts: readonly number[] = [];
   private view: View | undefined;
   private cursor: number;
 
@@ -137,15 +139,18 @@ export class ConsistentHash implements Strategy {
 
     const byMember = new Array<UpstreamView | undefined>(this.members.length).fill(undefined);
     let onRing = 0;
+    let candidatePoints = 0;
     for (const u of candidates) {
       const index = this.memberIndex.get(u.id);
       if (index !== undefined && byMember[index] === undefined) {
         byMember[index] = u;
         onRing++;
+        candidatePoints += this.pointCounts[index]!;
       }
     }
     let sparse: Ring | undefined;
-    if (onRing > 0 && onRing * 8 < this.members.length) {
+    // By points, not members: one heavy member out can leave long runs of points to walk past.
+    if (onRing > 0 && candidatePoints * 8 < this.ring.points.length) {
       const { points, owners } = this.ring;
       let count = 0;
       for (let i = 0; i < points.length; i++) if (byMember[owners[i]!] !== undefined) count++;
@@ -169,15 +174,18 @@ export class ConsistentHash implements Strategy {
 
     let totalWeight = 0;
     for (const m of this.members) totalWeight += m.weight;
-    const perWeight = Math.max(
-      1,
-      Math.min(this.pointsPerWeight, Math.floor(this.maxRingPoints / Math.max(totalWeight, 1))),
-    );
+    const fit = Math.floor(this.maxRingPoints / Math.max(totalWeight, 1));
+    // Weights go up to 10^6 each: past maxRingPoints even one point per unit of weight would
+    // build a ring of millions of points on every membership change, so scale weights down
+    // instead (each member keeps at least one point).
+    const perWeight =
+      fit >= 1 ? Math.min(this.pointsPerWeight, fit) : this.maxRingPoints / totalWeight;
     // Rank members by id so two members hashing to the same point are ordered the same way
     // whatever order the pool lists them in.
     const byId = this.members.map((_, i) => i);
     byId.sort((a, b) => compareIds(this.members[a]!.id, this.members[b]!.id));
     const counts = this.members.map((m) => Math.max(1, Math.round(m.weight * perWeight)));
+    this.pointCounts = counts;
     let size = 0;
     for (const c of counts) size += c;
 

@@ -54,9 +54,10 @@ export function parseHashKey(option: unknown, name: string): HashKeyExtractor {
     const header = option.slice('header:'.length).toLowerCase();
     if (TOKEN.test(header)) {
       return (req) => {
-        const value = req.headers[header];
+        // Own fields only: req.headers is a plain object, where 'constructor' would find Object.
+        const value = Object.hasOwn(req.headers, header) ? req.headers[header] : undefined;
         const key = Array.isArray(value) ? value.join(',') : value;
-        return key === undefined || key === '' ? undefined : key;
+        return typeof key === 'string' && key !== '' ? key : undefined;
       };
     }
   }
