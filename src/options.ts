@@ -201,7 +201,7 @@ export function describe(value: unknown): string {
   return typeof value;
 }
 
-function fail(code: string, option: string, expected: string, got: unknown): never {
+export function fail(code: string, option: string, expected: string, got: unknown): never {
   throw new OptionsError(code, option, `${option} must be ${expected}, got ${describe(got)}`);
 }
 
@@ -223,7 +223,7 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-function rejectUnknownKeys(value: object, known: readonly string[], where: string): void {
+export function rejectUnknownKeys(value: object, known: readonly string[], where: string): void {
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue;
     const near = known
@@ -239,7 +239,7 @@ function rejectUnknownKeys(value: object, known: readonly string[], where: strin
   }
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -257,7 +257,7 @@ function int(value: unknown, option: string, min: number, fallback: number): num
 }
 
 /** A duration in ms: a finite number > 0 (or ≥ 0 when zero is allowed). */
-function duration(value: unknown, option: string, fallback: number): number {
+export function duration(value: unknown, option: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     fail('ERR_LB_BAD_DURATION', option, 'a positive number of milliseconds', value);
@@ -265,7 +265,7 @@ function duration(value: unknown, option: string, fallback: number): number {
   return value;
 }
 
-function bool(value: unknown, option: string, fallback: boolean): boolean {
+export function bool(value: unknown, option: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') fail('ERR_LB_BAD_BOOLEAN', option, 'true or false', value);
   return value;
