@@ -5,6 +5,7 @@
 
 import { OptionsError } from '../errors';
 import type { SessionStore } from './session-store';
+import { checkSessionId, checkTtl, isStorableId } from './session-id';
 
 export interface MemorySessionStoreOptions {
   /** Most sessions held; the least recently written is evicted first. Default 100 000. */
@@ -14,7 +15,7 @@ export interface MemorySessionStoreOptions {
 }
 
 /** Longest session id accepted; the balancer's own ids are 24 characters. */
-export const MAX_SESSION_ID_LENGTH = 256;
+export { MAX_SESSION_ID_LENGTH } from './session-id';
 // setInterval treats anything above 2^31 − 1 ms as 1 ms: refuse it instead.
 const MAX_TIMER_MS = 2_147_483_647;
 const OPTION_KEYS = ['maxEntries', 'sweepInterval'];
@@ -66,7 +67,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   get(id: string): string | undefined {
-    if (!validId(id)) return undefined;
+    if (!isStorableId(id)) return undefined;
     const entry = this.entries.get(id);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= Date.now()) {
@@ -78,11 +79,11 @@ export class MemorySessionStore implements SessionStore {
 
   /** Throws a RangeError for an id longer than 256 characters (see MAX_SESSION_ID_LENGTH). */
   set(id: string, upstreamId: string, ttlMs: number): void {
-    checkId(id);
+    checkSessionId(id, 'MemorySessionStore');
     if (typeof upstreamId !== 'string') {
       throw new TypeError(`MemorySessionStore.set: upstreamId must be a string`);
     }
-    checkTtl(ttlMs, 'set');
+    checkTtl(ttlMs, 'MemorySessionStore.set');
     // delete first so the entry moves to the end: the Map stays in last-write order.
     this.entries.delete(id);
     this.entries.set(id, { upstreamId, expiresAt: Date.now() + ttlMs });
@@ -94,8 +95,8 @@ export class MemorySessionStore implements SessionStore {
 
   /** Extends a live session to `ttlMs` from now; an unknown or expired id stays absent. */
   touch(id: string, ttlMs: number): void {
-    if (!validId(id)) return;
-    checkTtl(ttlMs, 'touch');
+    if (!isStorableId(id)) return;
+    checkTtl(ttlMs, 'MemorySessionStore.touch');
     const entry = this.entries.get(id);
     if (entry === undefined) return;
     this.entries.delete(id);
@@ -106,7 +107,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   delete(id: string): void {
-    if (validId(id)) this.entries.delete(id);
+    if (isStorableId(id)) this.entries.delete(id);
   }
 
   /** Stops the sweep timer and drops every entry. Idempotent. */
@@ -122,28 +123,6 @@ export class MemorySessionStore implements SessionStore {
     for (const [id, entry] of this.entries) {
       if (entry.expiresAt <= now) this.entries.delete(id);
     }
-  }
-}
-
-function validId(id: unknown): id is string {
-  return typeof id === 'string' && id.length <= MAX_SESSION_ID_LENGTH;
-}
-
-function checkId(id: unknown): void {
-  if (typeof id !== 'string')
-    throw new TypeError('MemorySessionStore: a session id must be a string');
-  if (id.length > MAX_SESSION_ID_LENGTH) {
-    throw new RangeError(
-      `MemorySessionStore: session ids are at most ${MAX_SESSION_ID_LENGTH} characters, got ${id.length}`,
-    );
-  }
-}
-
-function checkTtl(ttlMs: unknown, method: string): void {
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw new RangeError(
-      `MemorySessionStore.${method}: ttlMs must be a positive number of milliseconds, got ${String(ttlMs)}`,
-    );
   }
 }
 

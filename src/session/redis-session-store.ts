@@ -8,6 +8,7 @@
 
 import { OptionsError } from '../errors';
 import type { SessionStore } from './session-store';
+import { checkSessionId, checkTtl, isStorableId } from './session-id';
 
 /** node-redis v4+ (`createClient()`), or any client taking a whole command as one array. */
 export interface RedisSendCommandClient {
@@ -60,7 +61,7 @@ export const DEFAULT_PREFIX = 'lb:sess:';
 /** Half the balancer's own 1 s store timeout, so the store's more precise error is the one seen. */
 export const DEFAULT_COMMAND_TIMEOUT = 500;
 /** Longest session id stored; longer ones are rejected, as MemorySessionStore does. */
-export const MAX_SESSION_ID_LENGTH = 256;
+export { MAX_SESSION_ID_LENGTH } from './session-id';
 /**
  * Commands awaiting a reply at most. A hung Redis leaves timed-out commands queued in the client
  * until it answers or the connection drops; past this many the store fails fast instead of piling
@@ -161,13 +162,13 @@ export class RedisSessionStore implements SessionStore {
 
   /** The upstream id of a live session, or undefined. Rejects (never throws) when Redis fails. */
   async get(id: string): Promise<string | undefined> {
-    if (!storable(id)) return undefined; // too long or not a string: never stored
+    if (!isStorableId(id)) return undefined; // too long or not a string: never stored
     return decode(await this.run(['GET', this.prefix + id]));
   }
 
   /** Pins `id` to `upstreamId` for `ttlMs`. Rejects with a RangeError for ids over 256 chars. */
   async set(id: string, upstreamId: string, ttlMs: number): Promise<void> {
-    checkId(id);
+    checkSessionId(id, 'RedisSessionStore');
     if (typeof upstreamId !== 'string') {
       throw new TypeError('RedisSessionStore.set: upstreamId must be a string');
     }
@@ -177,12 +178,12 @@ export class RedisSessionStore implements SessionStore {
   /** Moves a live session's expiry to `ttlMs` from now; PEXPIRE never creates a key. */
   async touch(id: string, ttlMs: number): Promise<void> {
     const ttl = ttlArg(ttlMs, 'touch');
-    if (!storable(id)) return;
+    if (!isStorableId(id)) return;
     await this.run(['PEXPIRE', this.prefix + id, ttl]);
   }
 
   async delete(id: string): Promise<void> {
-    if (!storable(id)) return;
+    if (!isStorableId(id)) return;
     await this.run(['DEL', this.prefix + id]);
   }
 
@@ -373,27 +374,9 @@ function decode(reply: unknown): string | undefined {
   return undefined;
 }
 
-function storable(id: unknown): id is string {
-  return typeof id === 'string' && id.length <= MAX_SESSION_ID_LENGTH;
-}
-
-function checkId(id: unknown): void {
-  if (typeof id !== 'string')
-    throw new TypeError('RedisSessionStore: a session id must be a string');
-  if (id.length > MAX_SESSION_ID_LENGTH) {
-    throw new RangeError(
-      `RedisSessionStore: session ids are at most ${MAX_SESSION_ID_LENGTH} characters, got ${id.length}`,
-    );
-  }
-}
-
 /** PX and PEXPIRE take a positive integer; clamped so huge ttls never print in exponent form. */
 function ttlArg(ttlMs: unknown, method: string): string {
-  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw new RangeError(
-      `RedisSessionStore.${method}: ttlMs must be a positive number of milliseconds, got ${String(ttlMs)}`,
-    );
-  }
+  checkTtl(ttlMs, `RedisSessionStore.${method}`);
   return String(Math.min(Math.ceil(ttlMs), Number.MAX_SAFE_INTEGER));
 }
 
