@@ -6,6 +6,7 @@
 import { OptionsError } from '../errors';
 import type { SessionStore } from './session-store';
 import { checkSessionId, checkTtl, isStorableId } from './session-id';
+import { describe } from '../options';
 
 export interface MemorySessionStoreOptions {
   /** Most sessions held; the least recently written is evicted first. Default 100 000. */
@@ -127,17 +128,9 @@ export class MemorySessionStore implements SessionStore {
 }
 
 function bad(option: string, expected: string, got: unknown): never {
-  const shown =
-    typeof got === 'string'
-      ? JSON.stringify(got)
-      : got === null || typeof got !== 'object'
-        ? String(got)
-        : Array.isArray(got)
-          ? 'an array'
-          : 'an object';
   throw new OptionsError(
     'ERR_LB_BAD_SESSION_STORE',
     `MemorySessionStore.${option}`,
-    `MemorySessionStore ${option} must be ${expected}, got ${shown}`,
+    `MemorySessionStore ${option} must be ${expected}, got ${describe(got)}`,
   );
 }

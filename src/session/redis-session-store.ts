@@ -9,6 +9,7 @@
 import { OptionsError } from '../errors';
 import type { SessionStore } from './session-store';
 import { checkSessionId, checkTtl, isStorableId } from './session-id';
+import { describe } from '../options';
 
 /** node-redis v4+ (`createClient()`), or any client taking a whole command as one array. */
 export interface RedisSendCommandClient {
@@ -390,17 +391,9 @@ function message(error: unknown): string {
 }
 
 function bad(option: string, expected: string, got: unknown): never {
-  const shown =
-    typeof got === 'string'
-      ? JSON.stringify(got)
-      : got === null || typeof got !== 'object'
-        ? String(got)
-        : Array.isArray(got)
-          ? 'an array'
-          : 'an object';
   throw new OptionsError(
     'ERR_LB_BAD_SESSION_STORE',
     `RedisSessionStore.${option}`,
-    `RedisSessionStore ${option} must be ${expected}, got ${shown}`,
+    `RedisSessionStore ${option} must be ${expected}, got ${describe(got)}`,
   );
 }
